@@ -233,6 +233,17 @@ class Session(requests.Session):
         self._pid = os.getpid()
 
 
+def drop_inherited_connections_everywhere() -> None:
+    """In a freshly forked worker: every session forgets its pooled sockets.
+
+    Unconditional (unlike the pid check), for worker hooks that run before
+    the worker opened any connection of its own; it does no I/O on them.
+    """
+    for session in _registry.snapshot():
+        with session._fork_lock:
+            session._drop_inherited_connections()
+
+
 def live_sessions() -> list[Session]:
     """Every ``Session`` alive in this process, in no particular order."""
     return _registry.snapshot()
