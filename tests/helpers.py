@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
+import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import requests
 
-from microrequests._loopback import PID_HEADER
+from microrequests._loopback import PID_HEADER, ServerStats
 
 
 def pid_header() -> dict[str, str]:
@@ -122,3 +125,52 @@ def run_threads(count: int, target: Callable[[int], Any], timeout: float = 60.0)
     if errors:
         raise errors[0]
     return results
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def preforking_server(
+    command: list[str], env: dict[str, str], log_path: Path, pass_fds: tuple[int, ...] = ()
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a gunicorn or celery master in its own process group.
+
+    On the way out, whatever happened, the whole group is killed and the
+    master reaped, so no worker outlives the test. Its output is in log_path.
+    """
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            command,
+            env={**env, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            pass_fds=pass_fds,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield proc
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def stop_gracefully(proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    """SIGTERM the master (a warm shutdown); it must exit 0 within 20 s."""
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=20)
+    assert code == 0, log_path.read_text()
+
+
+def assert_no_connection_shared(
+    stats: ServerStats, master: int, workers: set[int], requests: int, log_path: Path
+) -> None:
+    """The master spoke on one connection of its own; each worker on its own."""
+    assert master not in workers
+    assert stats.requests == requests, log_path.read_text()
+    assert stats.shared_across_pids == 0
+    assert len([c for c in stats.connections if master in c.pids]) == 1
+    for pid in workers:
+        assert [c for c in stats.connections if pid in c.pids]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -17,10 +15,9 @@ import microrequests
 from microrequests._loopback import LoopbackServer
 from microrequests.contrib.celery import connect_signals
 
-from .helpers import get
+from .helpers import assert_no_connection_shared, get, preforking_server, stop_gracefully
 from .services import RABBITMQ, REDIS, require
 
-ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = f"redis://{REDIS[0]}:{REDIS[1]}/0"
 BROKERS = {"redis": REDIS_URL, "rabbitmq": f"amqp://guest:guest@{RABBITMQ[0]}:{RABBITMQ[1]}//"}
 
@@ -40,51 +37,37 @@ def test_prefork_children_never_share_a_backend_connection(
         "MICROREQUESTS_TEST_BROKER": BROKERS[broker],
         "MICROREQUESTS_TEST_RESULTS": REDIS_URL,
         "MICROREQUESTS_TEST_QUEUE": queue,
-        "PYTHONPATH": str(ROOT),
     }
-    log = open(tmp_path / "celery.log", "w+")  # noqa: SIM115 - read after exit
+    log = tmp_path / "celery.log"
     command = [
         *(sys.executable, "-m", "celery", "-A", "tests.apps.celery_tasks", "worker"),
         *("--pool=prefork", "-c", "3", "-Q", queue, "-n", f"{queue}@localhost"),
         *("--without-heartbeat", "--without-mingle", "--without-gossip", "-l", "warning"),
     ]
-    proc = subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
     client = Celery("microrequests_test_client", broker=BROKERS[broker], backend=REDIS_URL)
     try:
-        with client.connection_for_write() as connection:
-            results = [
-                client.send_task(
-                    "microrequests_test.call_backend", queue=queue, connection=connection
-                )
-                for _ in range(45)
-            ]
-        pids = [result.get(timeout=30) for result in results]
-        proc.send_signal(signal.SIGTERM)  # warm shutdown: children exit normally
-        exit_code = proc.wait(timeout=20)
+        with preforking_server(command, env, log) as proc:
+            with client.connection_for_write() as connection:
+                results = [
+                    client.send_task(
+                        "microrequests_test.call_backend", queue=queue, connection=connection
+                    )
+                    for _ in range(45)
+                ]
+            pids = [result.get(timeout=30) for result in results]
+            stop_gracefully(proc, log)  # warm shutdown: children exit normally
     finally:
         client.close()
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.seek(0)
-        output = log.read()
-        log.close()
 
-    assert exit_code == 0, output
     assert len(pids) == 45
     children = set(pids)
-    assert proc.pid not in children
     stats = server.stats()
-    assert stats.requests == 1 + 45 * 2, output  # import-time call + two per task
-    assert stats.shared_across_pids == 0
-    assert len([c for c in stats.connections if proc.pid in c.pids]) == 1
+    # One import-time call in the main process, then two per task in children.
+    assert_no_connection_shared(stats, proc.pid, children, 1 + 45 * 2, log)
     for pid in children:
-        assert [c for c in stats.connections if pid in c.pids]
         # worker_process_shutdown ran close_all() in the child: nothing pooled.
         marker = tmp_path / f"shutdown-{pid}"
-        assert marker.exists(), output
+        assert marker.exists(), log.read_text()
         assert marker.read_text() == "0"
     print(
         f"celery prefork on {broker}: children={len(children)} pids_seen={len(children) + 1} "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,9 +15,13 @@ import requests
 from microrequests._loopback import LoopbackServer
 from microrequests.contrib import gunicorn as hooks
 
-from .helpers import run_threads
-
-ROOT = Path(__file__).resolve().parent.parent
+from .helpers import (
+    ROOT,
+    assert_no_connection_shared,
+    preforking_server,
+    run_threads,
+    stop_gracefully,
+)
 
 
 @pytest.mark.parametrize(
@@ -37,56 +40,31 @@ def test_preloaded_workers_never_share_a_backend_connection(
         **os.environ,
         "MICROREQUESTS_TEST_BACKEND": server.url,
         "MICROREQUESTS_TEST_MARKERS": str(tmp_path),
-        "PYTHONPATH": str(ROOT),
     }
-    log = open(tmp_path / "gunicorn.log", "w+")  # noqa: SIM115 - read after exit
+    log = tmp_path / "gunicorn.log"
     command = [
         *(sys.executable, "-m", "gunicorn", "--preload", "-w", "3", *worker_args),
         *("-b", f"fd://{listener.fileno()}", "-c", str(ROOT / "tests/apps/gunicorn_conf.py")),
         *("--graceful-timeout", "10", "--log-level", "warning", "tests.apps.gunicorn_app:app"),
     ]
-    proc = subprocess.Popen(
-        command,
-        env=env,
-        cwd=ROOT,
-        pass_fds=[listener.fileno()],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    listener.close()
-    try:
+    with preforking_server(command, env, log, pass_fds=(listener.fileno(),)) as proc:
+        listener.close()
 
         def client(_: int) -> list[int]:
             return [int(requests.get(url, timeout=20).text) for _ in range(10)]
 
         worker_pids = [pid for batch in run_threads(6, client) for pid in batch]
-        proc.send_signal(signal.SIGTERM)
-        exit_code = proc.wait(timeout=20)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.seek(0)
-        output = log.read()
-        log.close()
+        stop_gracefully(proc, log)
 
-    assert exit_code == 0, output
     assert len(worker_pids) == 60
     workers = set(worker_pids)
-    assert proc.pid not in workers
     stats = server.stats()
-    assert stats.requests == 1 + 60 * 2, output  # import-time call + two per request
-    assert stats.shared_across_pids == 0
-    master_connections = [c for c in stats.connections if proc.pid in c.pids]
-    assert len(master_connections) == 1  # the master's import-time connection, its alone
-    for pid in workers:
-        used = [c for c in stats.connections if pid in c.pids]
-        assert len(used) >= 1
+    # One import-time call in the master, then two per request in the workers.
+    assert_no_connection_shared(stats, proc.pid, workers, 1 + 60 * 2, log)
     # worker_exit ran in every worker that served, and left nothing pooled.
     for pid in workers:
         marker = tmp_path / f"exit-{pid}"
-        assert marker.exists(), output
+        assert marker.exists(), log.read_text()
         assert marker.read_text() == "0"
     print(
         f"gunicorn {worker_args[1]}: workers={len(workers)} pids_seen={len(workers) + 1} "
