@@ -6,6 +6,7 @@ requests and time, and stops by itself.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import gc
@@ -17,7 +18,7 @@ import socketserver
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import microrequests
 from microrequests._loopback import PID_HEADER, LoopbackServer
@@ -125,26 +126,33 @@ def _threads(count: int, target: Callable[[int], None], errors: _Errors) -> None
             errors.record(TimeoutError(f"{t.name} still running after 120 s"))
 
 
-def _finish(result: Result, server: LoopbackServer, started: float, errors: _Errors) -> Result:
-    """Close everything, then take the server's and the descriptors' figures."""
-    microrequests.close_all()
-    gc.collect()
-    server.wait_until(lambda s: s.open_now == 0)
-    wait_for(lambda: socket_fds() <= result.fds_before, timeout=5)
-    stats = server.stats()
+@contextlib.contextmanager
+def _measured(name: str) -> Iterator[tuple[Result, _Errors, LoopbackServer]]:
+    """Run a scenario against its own server; on the way out, close everything
+    and take the server's and the descriptors' figures."""
+    result, errors = Result(name), _Errors()
+    with LoopbackServer() as server:
+        result.fds_before = socket_fds()
+        started = time.monotonic()
+        yield result, errors, server
+        microrequests.close_all()
+        gc.collect()
+        server.wait_until(lambda s: s.open_now == 0)
+        wait_for(lambda: socket_fds() <= result.fds_before, timeout=5)
+        stats = server.stats()
+        # Measured with the listener still open, as fds_before was.
+        result.fds_after = socket_fds()
+        result.seconds = time.monotonic() - started
     result.requests = stats.requests
     result.opened = stats.opened
     result.shared = stats.shared_across_pids
     result.errors += errors.count
-    result.fds_after = socket_fds()
-    result.seconds = time.monotonic() - started
     result.check(result.errors == 0, f"{result.errors} error(s); first: {errors.first!r}")
     result.check(result.shared == 0, f"{result.shared} connection(s) carried two pids")
     result.check(
         result.fds_after <= result.fds_before,
         f"{result.fds_after - result.fds_before} socket descriptor(s) leaked",
     )
-    return result
 
 
 def _join_children(children: list[Child], deadline: float, result: Result) -> None:
@@ -158,14 +166,12 @@ def _join_children(children: list[Child], deadline: float, result: Result) -> No
 
 def thread_storm(scale: Scale) -> Result:
     """64 threads call init() and send on one process-scope session."""
-    result, errors, discards = Result("1 thread storm"), _Errors(), _DiscardCounter()
+    discards = _DiscardCounter()
     logging.getLogger("urllib3").addHandler(discards)
     sessions: set[int] = set()
     per_thread = scale.storm_requests // 64
     try:
-        with LoopbackServer() as server:
-            result.fds_before = socket_fds()
-            started = time.monotonic()
+        with _measured("1 thread storm") as (result, errors, server):
 
             def work(_: int) -> None:
                 for _ in range(per_thread):
@@ -174,7 +180,6 @@ def thread_storm(scale: Scale) -> Result:
                     _send(session, server.url)
 
             _threads(64, work, errors)
-            _finish(result, server, started, errors)
     finally:
         logging.getLogger("urllib3").removeHandler(discards)
     result.extra = f"sessions={len(sessions)} discards={discards.count}"
@@ -208,11 +213,8 @@ def _client_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) ->
 
 def thread_churn(scale: Scale) -> Result:
     """Short-lived threads with scope="thread": descriptors and memory stay flat."""
-    result, errors = Result("2 thread churn"), _Errors()
     batch = 50
-    with LoopbackServer() as server:
-        result.fds_before = socket_fds()
-        started = time.monotonic()
+    with _measured("2 thread churn") as (result, errors, server):
 
         def once(_: int) -> None:
             _send(microrequests.init(scope="thread"), server.url)
@@ -230,7 +232,6 @@ def thread_churn(scale: Scale) -> Result:
         tracemalloc.stop()
         rss_growth = _rss_kib() - rss_start
         sessions_left = len(live_sessions())
-        _finish(result, server, started, errors)
     result.extra = (
         f"threads={scale.churn_threads} max_fds_after_batch={fds_after_batch} "
         f"traced_growth={traced_growth / 1024:.0f}KiB rss_growth={rss_growth}KiB "
@@ -259,10 +260,7 @@ def _child_traffic(url: str, seconds: float) -> None:
 
 def fork_during_traffic(scale: Scale) -> Result:
     """6 threads send while the process forks; children send from 3 threads each."""
-    result, errors = Result("3 fork during traffic"), _Errors()
-    with LoopbackServer() as server:
-        result.fds_before = socket_fds()
-        started = time.monotonic()
+    with _measured("3 fork during traffic") as (result, errors, server):
         stop = threading.Event()
 
         def send(_: int) -> None:
@@ -279,7 +277,6 @@ def fork_during_traffic(scale: Scale) -> Result:
         _join_children(children, child_seconds + 20, result)
         stop.set()
         senders.join(60)
-        _finish(result, server, started, errors)
     result.extra = f"children={len(children)}"
     return result
 
@@ -290,10 +287,7 @@ def _init_and_send(pool_size: int, url: str) -> None:
 
 def fork_while_busy(scale: Scale) -> Result:
     """Threads churn init()/close_all() while the process forks; no child hangs."""
-    result, errors = Result("4 fork while busy"), _Errors()
-    with LoopbackServer() as server:
-        result.fds_before = socket_fds()
-        started = time.monotonic()
+    with _measured("4 fork while busy") as (result, errors, server):
         stop = threading.Event()
         sizes = itertools.cycle(range(1, 9))
 
@@ -314,7 +308,6 @@ def fork_while_busy(scale: Scale) -> Result:
         _join_children(children, 10.0, result)
         stop.set()
         churners.join(60)
-        _finish(result, server, started, errors)
     result.extra = f"forks={len(children)}"
     result.check(result.requests == len(children), "a child's request is missing")
     return result
@@ -322,11 +315,8 @@ def fork_while_busy(scale: Scale) -> Result:
 
 def close_all_during_traffic(scale: Scale) -> Result:
     """close_all() every few milliseconds while 8 threads send."""
-    result, errors = Result("5 close_all in traffic"), _Errors()
     closes = 0
-    with LoopbackServer() as server:
-        result.fds_before = socket_fds()
-        started = time.monotonic()
+    with _measured("5 close_all in traffic") as (result, errors, server):
         stop = threading.Event()
         sent = [0] * 8
 
@@ -344,7 +334,6 @@ def close_all_during_traffic(scale: Scale) -> Result:
             time.sleep(0.003)
         stop.set()
         senders.join(60)
-        _finish(result, server, started, errors)
     result.extra = f"close_all_calls={closes}"
     result.check(result.requests == sum(sent), f"server saw {result.requests}, sent {sum(sent)}")
     return result
@@ -357,11 +346,8 @@ def _mp_call(url: str) -> tuple[int, int]:
 
 def multiprocessing_pools(scale: Scale) -> Result:
     """multiprocessing Pools with the fork and the spawn start methods."""
-    result, errors = Result("7 multiprocessing"), _Errors()
     figures = []
-    with LoopbackServer() as server:
-        result.fds_before = socket_fds()
-        started = time.monotonic()
+    with _measured("7 multiprocessing") as (result, errors, server):
         _send(microrequests.init(), server.url)  # pooled in the parent before forking
         for method in ("fork", "spawn"):
             before = server.stats()
@@ -372,7 +358,6 @@ def multiprocessing_pools(scale: Scale) -> Result:
             workers = {pid for pid, _ in answers}
             figures.append(f"{method}:workers={len(workers)},opened={after.opened - before.opened}")
             result.check(os.getpid() not in workers, f"{method}: a task ran in the parent")
-        _finish(result, server, started, errors)
     result.extra = " ".join(figures)
     result.check(result.requests == 1 + 2 * scale.mp_tasks, "requests lost")
     return result

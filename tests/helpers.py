@@ -174,3 +174,13 @@ def assert_no_connection_shared(
     assert len([c for c in stats.connections if master in c.pids]) == 1
     for pid in workers:
         assert [c for c in stats.connections if pid in c.pids]
+
+
+def assert_hook_left_nothing_pooled(
+    markers: Path, prefix: str, pids: set[int], log_path: Path
+) -> None:
+    """Each worker's exit hook wrote ``<prefix>-<pid>`` with its pooled count: 0."""
+    for pid in pids:
+        marker = markers / f"{prefix}-{pid}"
+        assert marker.exists(), log_path.read_text()
+        assert marker.read_text() == "0"

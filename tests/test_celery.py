@@ -15,7 +15,13 @@ import microrequests
 from microrequests._loopback import LoopbackServer
 from microrequests.contrib.celery import connect_signals
 
-from .helpers import assert_no_connection_shared, get, preforking_server, stop_gracefully
+from .helpers import (
+    assert_hook_left_nothing_pooled,
+    assert_no_connection_shared,
+    get,
+    preforking_server,
+    stop_gracefully,
+)
 from .services import RABBITMQ, REDIS, require
 
 REDIS_URL = f"redis://{REDIS[0]}:{REDIS[1]}/0"
@@ -64,11 +70,8 @@ def test_prefork_children_never_share_a_backend_connection(
     stats = server.stats()
     # One import-time call in the main process, then two per task in children.
     assert_no_connection_shared(stats, proc.pid, children, 1 + 45 * 2, log)
-    for pid in children:
-        # worker_process_shutdown ran close_all() in the child: nothing pooled.
-        marker = tmp_path / f"shutdown-{pid}"
-        assert marker.exists(), log.read_text()
-        assert marker.read_text() == "0"
+    # worker_process_shutdown ran close_all() in every child: nothing pooled.
+    assert_hook_left_nothing_pooled(tmp_path, "shutdown", children, log)
     print(
         f"celery prefork on {broker}: children={len(children)} pids_seen={len(children) + 1} "
         f"connections_opened={stats.opened} shared={stats.shared_across_pids}"

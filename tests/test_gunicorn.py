@@ -17,6 +17,7 @@ from microrequests.contrib import gunicorn as hooks
 
 from .helpers import (
     ROOT,
+    assert_hook_left_nothing_pooled,
     assert_no_connection_shared,
     preforking_server,
     run_threads,
@@ -62,10 +63,7 @@ def test_preloaded_workers_never_share_a_backend_connection(
     # One import-time call in the master, then two per request in the workers.
     assert_no_connection_shared(stats, proc.pid, workers, 1 + 60 * 2, log)
     # worker_exit ran in every worker that served, and left nothing pooled.
-    for pid in workers:
-        marker = tmp_path / f"exit-{pid}"
-        assert marker.exists(), log.read_text()
-        assert marker.read_text() == "0"
+    assert_hook_left_nothing_pooled(tmp_path, "exit", workers, log)
     print(
         f"gunicorn {worker_args[1]}: workers={len(workers)} pids_seen={len(workers) + 1} "
         f"connections_opened={stats.opened} shared={stats.shared_across_pids}"
