@@ -10,6 +10,7 @@ from ._config import (
     DEFAULT_POOL_CONNECTIONS,
     DEFAULT_POOL_MAXSIZE,
 )
+from ._exceptions import PoolTimeout
 from ._manager import close_all, init
 from ._session import Session
 from ._version import __version__
@@ -18,6 +19,7 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_POOL_CONNECTIONS",
     "DEFAULT_POOL_MAXSIZE",
+    "PoolTimeout",
     "Session",
     "__version__",
     "close_all",

@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import math
 from collections.abc import Callable, Hashable
-from typing import Any, Final, Literal, TypeVar, Union, cast
+from typing import Any, Final, Literal, Optional, TypeVar, Union, cast
 
 from urllib3.util.retry import Retry
 
@@ -61,6 +62,37 @@ def _require_int(name: str, value: object, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _seconds(name: str, value: object, accepted: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be {accepted}, got {_describe(value)}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be {accepted}, got {value!r}")
+    return float(value)
+
+
+def _optional_seconds(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    return _seconds(name, value, "None or a number of seconds > 0")
+
+
+TimeoutArg = Union[None, float, tuple[Optional[float], Optional[float]]]
+_TIMEOUT_ACCEPTED = "None, a number of seconds > 0, or a (connect, read) tuple of those"
+
+
+def _normalise_timeout(value: object) -> TimeoutArg:
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise ValueError(f"timeout must be {_TIMEOUT_ACCEPTED}, got a {len(value)}-tuple")
+        connect, read = (
+            None if part is None else _seconds("timeout", part, _TIMEOUT_ACCEPTED) for part in value
+        )
+        return (connect, read)
+    return _seconds("timeout", value, _TIMEOUT_ACCEPTED)
 
 
 def _freeze(value: object) -> Hashable:
@@ -118,16 +150,23 @@ class PoolConfig:
     pool_connections: int = DEFAULT_POOL_CONNECTIONS
     pool_maxsize: int = int(DEFAULT_POOL_MAXSIZE)
     pool_block: bool = False
+    keepalive_expiry: float | None = None
+    pool_timeout: float | None = None
+    timeout: TimeoutArg = None
     retries_key: Hashable = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def from_arguments(
         cls,
+        *,
         max_retries: int | Retry = DEFAULT_MAX_RETRIES,
         pool_connections: int = DEFAULT_POOL_CONNECTIONS,
         pool_maxsize: int = DEFAULT_POOL_MAXSIZE,
         pool_size: int | None = None,
         pool_block: bool = False,
+        keepalive_expiry: float | None = None,
+        pool_timeout: float | None = None,
+        timeout: TimeoutArg = None,
     ) -> PoolConfig:
         """Validate the user's arguments; raise ``TypeError``/``ValueError``."""
         retries = _normalise_retries(max_retries)
@@ -149,6 +188,9 @@ class PoolConfig:
             pool_connections=connections,
             pool_maxsize=maxsize,
             pool_block=pool_block,
+            keepalive_expiry=_optional_seconds("keepalive_expiry", keepalive_expiry),
+            pool_timeout=_optional_seconds("pool_timeout", pool_timeout),
+            timeout=_normalise_timeout(timeout),
             retries_key=_retry_key(retries),
         )
 

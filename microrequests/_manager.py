@@ -80,6 +80,7 @@ from ._config import (
     PoolConfig,
     RetriesArg,
     Scope,
+    TimeoutArg,
     explain_bad_call,
     normalise_scope,
 )
@@ -94,6 +95,9 @@ def _session_from_config(config: PoolConfig) -> Session:
         pool_connections=config.pool_connections,
         pool_maxsize=config.pool_maxsize,
         pool_block=config.pool_block,
+        keepalive_expiry=config.keepalive_expiry,
+        pool_timeout=config.pool_timeout,
+        timeout=config.timeout,
     )
 
 
@@ -150,6 +154,9 @@ def init(
     *,
     pool_size: int | None = None,
     pool_block: bool = False,
+    keepalive_expiry: float | None = None,
+    pool_timeout: float | None = None,
+    timeout: TimeoutArg = None,
     scope: Scope = "process",
 ) -> Session:
     """Return the pooled :class:`Session` for these arguments.
@@ -167,6 +174,13 @@ def init(
         values is a ``ValueError``.
     :param pool_block: block when a host's pool is exhausted instead of
         opening (and later discarding) an extra connection.
+    :param keepalive_expiry: seconds; a pooled connection idle longer than
+        this is closed instead of reused. Set it below your servers' and load
+        balancers' idle timeouts.
+    :param pool_timeout: seconds to wait for a free connection with
+        ``pool_block=True``; then :class:`PoolTimeout`. ``None`` waits for ever.
+    :param timeout: the timeout (seconds, or a ``(connect, read)`` tuple) for
+        calls that pass none; a per-call ``timeout=`` wins.
     :param scope: ``"process"`` (one session shared by every thread) or
         ``"thread"`` (one per thread, closed when the thread ends).
 
@@ -180,6 +194,9 @@ def init(
         pool_maxsize=pool_maxsize,
         pool_size=pool_size,
         pool_block=pool_block,
+        keepalive_expiry=keepalive_expiry,
+        pool_timeout=pool_timeout,
+        timeout=timeout,
     )
     return _manager.get(config, normalise_scope(scope))
 

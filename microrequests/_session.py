@@ -18,7 +18,8 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
-from urllib3.exceptions import ClosedPoolError
+from urllib3 import poolmanager as urllib3_poolmanager
+from urllib3.exceptions import ClosedPoolError, EmptyPoolError
 
 from ._config import (
     DEFAULT_MAX_RETRIES,
@@ -26,9 +27,12 @@ from ._config import (
     DEFAULT_POOL_MAXSIZE,
     PoolConfig,
     RetriesArg,
+    TimeoutArg,
     explain_bad_call,
 )
+from ._exceptions import PoolTimeout
 from ._fork import drop_inherited_connections
+from ._pool import PoolOptions, pool_classes
 
 log = logging.getLogger("microrequests")
 
@@ -54,21 +58,43 @@ class _PooledAdapter(HTTPAdapter):
     again on a fresh pool.
     """
 
+    __attrs__ = [*HTTPAdapter.__attrs__, "_options"]  # noqa: RUF012 - requests' shape
+
+    def __init__(self, *args: Any, options: PoolOptions, **kwargs: Any) -> None:
+        self._options = options  # read by init_poolmanager(), called from super().__init__
+        super().__init__(*args, **kwargs)
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        # clear() calls this after releasing the container lock: no I/O
-        # happens under it (urllib3's RecentlyUsedContainer.clear()).
-        self.poolmanager.pools.dispose_func = _close_pool
+        self._prepare(self.poolmanager)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        manager.pools.dispose_func = _close_pool
+        self._prepare(manager)
         return manager
+
+    def _prepare(self, manager: Any) -> None:
+        # clear() calls this after releasing the container lock: no I/O
+        # happens under it (urllib3's RecentlyUsedContainer.clear()).
+        manager.pools.dispose_func = _close_pool
+        # Our pools (stale-connection replay, keepalive_expiry, pool_timeout),
+        # except where the manager brought its own (SOCKS proxies).
+        if manager.pool_classes_by_scheme == urllib3_poolmanager.pool_classes_by_scheme:
+            manager.pool_classes_by_scheme = dict(pool_classes(self._options))
 
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
         for attempt in range(1, _CLOSED_POOL_ATTEMPTS + 1):
             try:
                 return super().send(request, *args, **kwargs)
+            except EmptyPoolError as exc:
+                # requests lets this urllib3 exception through unwrapped.
+                pool = exc.pool
+                raise PoolTimeout(
+                    f"no connection to {pool.host}:{pool.port} became free within "
+                    f"pool_timeout={self._options.pool_timeout}s "
+                    f"(pool_maxsize={self._pool_maxsize}, pool_block=True)",
+                    request=request,
+                ) from exc
             except requests.exceptions.ConnectionError as exc:
                 closed = bool(exc.args) and isinstance(exc.args[0], ClosedPoolError)
                 if not closed or attempt == _CLOSED_POOL_ATTEMPTS:
@@ -142,6 +168,9 @@ class Session(requests.Session):
         *,
         pool_size: int | None = None,
         pool_block: bool = False,
+        keepalive_expiry: float | None = None,
+        pool_timeout: float | None = None,
+        timeout: TimeoutArg = None,
     ) -> None:
         config = PoolConfig.from_arguments(
             max_retries=max_retries,
@@ -149,9 +178,15 @@ class Session(requests.Session):
             pool_maxsize=pool_maxsize,
             pool_size=pool_size,
             pool_block=pool_block,
+            keepalive_expiry=keepalive_expiry,
+            pool_timeout=pool_timeout,
+            timeout=timeout,
         )
         super().__init__()
         self._pool_config = config
+        options = PoolOptions(
+            keepalive_expiry=config.keepalive_expiry, pool_timeout=config.pool_timeout
+        )
         for prefix in ("https://", "http://"):
             self.mount(
                 prefix,
@@ -160,6 +195,7 @@ class Session(requests.Session):
                     pool_maxsize=config.pool_maxsize,
                     max_retries=config.retries,
                     pool_block=config.pool_block,
+                    options=options,
                 ),
             )
         self._start_tracking()
@@ -200,6 +236,10 @@ class Session(requests.Session):
         # which costs one getpid() per request.
         if self._pid != os.getpid():
             self._after_unhandled_fork()
+        # requests passes timeout=None explicitly when the caller gave none
+        # (requests #3070), so a setdefault() would never apply.
+        if kwargs.get("timeout") is None and self._pool_config.timeout is not None:
+            kwargs["timeout"] = self._pool_config.timeout
         return super().send(request, **kwargs)
 
     def _after_fork_in_child(self) -> None:

@@ -18,6 +18,7 @@ def test_all_is_sorted_and_complete() -> None:
         "DEFAULT_MAX_RETRIES",
         "DEFAULT_POOL_CONNECTIONS",
         "DEFAULT_POOL_MAXSIZE",
+        "PoolTimeout",
         "Session",
         "__version__",
         "close_all",
