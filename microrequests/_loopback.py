@@ -16,6 +16,7 @@ import dataclasses
 import http.server
 import socket
 import socketserver
+import sys
 import threading
 import time
 from types import TracebackType
@@ -42,6 +43,8 @@ class ServerStats:
     connections: tuple[ConnectionRecord, ...]
     requests: int
     methods: dict[str, int]
+    #: Requests per "METHOD /path": how often each one reached the server.
+    paths: dict[str, int]
 
     @property
     def opened(self) -> int:
@@ -82,7 +85,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         pid = self.headers.get(PID_HEADER)
-        self.server.owner._saw_request(self.record, self.command, pid)
+        self.server.owner._saw_request(self.record, self.command, self.path, pid)
         status = 200
         if self.path.startswith("/status/"):
             status = int(self.path.rsplit("/", 1)[1])
@@ -108,6 +111,13 @@ class _Server(socketserver.ThreadingTCPServer):
         self.owner = owner
         super().__init__(("127.0.0.1", 0), _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that resets or vanishes mid-request is routine for a test
+        # server (fault injection, killed workers); anything else is printed.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class LoopbackServer:
     """Threaded HTTP/1.1 server on ``127.0.0.1``, on a free port.
@@ -123,6 +133,7 @@ class LoopbackServer:
         self._sockets: dict[int, socket.socket] = {}
         self._requests = 0
         self._methods: dict[str, int] = {}
+        self._paths: dict[str, int] = {}
         self._server = _Server(self)
         host, port = self._server.server_address[:2]
         self.host: str = str(host)
@@ -168,7 +179,7 @@ class LoopbackServer:
     def stats(self) -> ServerStats:
         with self._lock:
             conns = tuple(dataclasses.replace(c, pids=set(c.pids)) for c in self._connections)
-            return ServerStats(conns, self._requests, dict(self._methods))
+            return ServerStats(conns, self._requests, dict(self._methods), dict(self._paths))
 
     def wait_until(self, predicate: Any, timeout: float = 5.0) -> ServerStats:
         """Poll ``stats()`` until ``predicate(stats)`` holds; return the last one."""
@@ -192,10 +203,14 @@ class LoopbackServer:
             record.open = False
             self._sockets.pop(id(record), None)
 
-    def _saw_request(self, record: ConnectionRecord, method: str, pid: str | None) -> None:
+    def _saw_request(
+        self, record: ConnectionRecord, method: str, path: str, pid: str | None
+    ) -> None:
         with self._lock:
             record.requests += 1
             if pid is not None:
                 record.pids.add(int(pid))
             self._requests += 1
             self._methods[method] = self._methods.get(method, 0) + 1
+            key = f"{method} {path}"
+            self._paths[key] = self._paths.get(key, 0) + 1

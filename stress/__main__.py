@@ -29,11 +29,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--duration", type=float, help="seconds for the time-bound scenarios (soak runs)"
     )
+    parser.add_argument("--seed", type=int, help="seed of the fault proxy (default: fixed)")
     parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), help="run only these")
     args = parser.parse_args(argv)
     if args.duration is not None and args.duration <= 0:
         parser.error("--duration must be > 0")
     scale = Scale.pick(args.quick, args.duration)
+    if args.seed is not None:
+        scale.seed = args.seed
     names = args.only or list(SCENARIOS)
     # Whatever happens, the run stops by itself: a hang dumps every thread's
     # stack and exits non-zero.

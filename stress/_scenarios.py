@@ -6,6 +6,7 @@ requests and time, and stops by itself.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -20,10 +21,14 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 
+import requests
+
 import microrequests
 from microrequests._loopback import PID_HEADER, LoopbackServer
 from microrequests._session import live_sessions
 from tests.helpers import Child, socket_fds, start_child, wait_for
+
+from ._proxy import FaultProxy
 
 
 @dataclasses.dataclass
@@ -36,6 +41,7 @@ class Scale:
     busy_forks: int
     traffic_seconds: float
     mp_tasks: int
+    seed: int = 20261204
 
     @classmethod
     def pick(cls, quick: bool, duration: float | None) -> Scale:
@@ -339,6 +345,57 @@ def close_all_during_traffic(scale: Scale) -> Result:
     return result
 
 
+def faults_through_proxy(scale: Scale) -> Result:
+    """Resets, drops, stalls and drips from a seeded proxy: nothing hangs or doubles."""
+    outcomes: collections.Counter[str] = collections.Counter()
+    slowest = 0.0
+    lock = threading.Lock()
+    # A call may take every attempt's connect and read timeout, plus a drip.
+    bound = (1 + 3) * (1.0 + 1.0) + 5.0
+    with _measured("6 faults via proxy") as (result, errors, server):
+        with FaultProxy((server.host, server.port), seed=scale.seed) as proxy:
+            stop = time.monotonic() + scale.traffic_seconds
+
+            def client(i: int) -> None:
+                nonlocal slowest
+                session = microrequests.init(max_retries=3, timeout=(1.0, 1.0))
+                n = 0
+                while time.monotonic() < stop:
+                    n += 1
+                    method = "POST" if n % 2 else "GET"
+                    started = time.monotonic()
+                    try:
+                        session.request(
+                            method, f"{proxy.url}/{method.lower()}/{i}-{n}", data=b"x"
+                        ).raise_for_status()
+                        outcome = f"{method} ok"
+                    except requests.exceptions.Timeout:
+                        outcome = f"{method} timeout"
+                    except requests.exceptions.RequestException as exc:
+                        outcome = f"{method} {type(exc).__name__}"
+                    took = time.monotonic() - started
+                    with lock:
+                        outcomes[outcome] += 1
+                        slowest = max(slowest, took)
+                    if took > bound:
+                        errors.record(TimeoutError(f"{method} took {took:.1f}s > {bound}s"))
+
+            _threads(8, client, errors)
+            faults = proxy.faults
+        posts = {path: n for path, n in server.stats().paths.items() if path.startswith("POST")}
+    duplicated = sum(1 for n in posts.values() if n > 1)
+    injected = sum(n for fault, n in faults.items() if fault != "pass")
+    result.extra = (
+        f"seed={scale.seed} faults={injected}/{sum(faults.values())} "
+        f"outcomes={dict(sorted(outcomes.items()))} posts_at_server={len(posts)} "
+        f"posts_duplicated={duplicated} slowest_call={slowest:.1f}s"
+    )
+    result.check(duplicated == 0, f"{duplicated} POST(s) reached the server twice")
+    result.check(outcomes["POST ok"] <= len(posts), "a POST succeeded that the server never saw")
+    result.check(injected > 0, "the proxy injected no fault")
+    return result
+
+
 def _mp_call(url: str) -> tuple[int, int]:
     response = microrequests.init().get(url, headers=_headers(), timeout=10)
     return os.getpid(), response.status_code
@@ -369,5 +426,6 @@ SCENARIOS: dict[str, Callable[[Scale], Result]] = {
     "fork-traffic": fork_during_traffic,
     "fork-busy": fork_while_busy,
     "close-all": close_all_during_traffic,
+    "faults": faults_through_proxy,
     "multiprocessing": multiprocessing_pools,
 }
