@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Response
+from requests.sessions import merge_setting
 from urllib3 import poolmanager as urllib3_poolmanager
 from urllib3.exceptions import ClosedPoolError, EmptyPoolError
 
@@ -30,6 +31,7 @@ from ._config import (
     TimeoutArg,
     explain_bad_call,
 )
+from ._environ import CACHEABLE, environ_proxies
 from ._exceptions import PoolTimeout
 from ._fork import drop_inherited_connections
 from ._pool import PoolOptions, pool_classes
@@ -241,6 +243,38 @@ class Session(requests.Session):
         if kwargs.get("timeout") is None and self._pool_config.timeout is not None:
             kwargs["timeout"] = self._pool_config.timeout
         return super().send(request, **kwargs)
+
+    def merge_environment_settings(
+        self,
+        url: str,
+        proxies: dict[str, str] | None,
+        stream: bool | None,
+        verify: Any,
+        cert: Any,
+    ) -> dict[str, Any]:
+        """requests' own, with the environment's proxies from a cache.
+
+        Kept line for line with ``requests.Session.merge_environment_settings``
+        except for where ``env_proxies`` comes from (see ``_environ.py``);
+        tests/test_environ.py compares the two over generated environments.
+        """
+        if not (self.trust_env and CACHEABLE):
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        no_proxy = proxies.get("no_proxy") if proxies is not None else None
+        env_proxies = environ_proxies.get(url, no_proxy)
+        if proxies is not None:
+            for k, v in env_proxies.items():
+                proxies.setdefault(k, v)
+        if verify is True or verify is None:
+            verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
+            )
+        return {
+            "proxies": merge_setting(proxies, self.proxies),
+            "stream": merge_setting(stream, self.stream),
+            "verify": merge_setting(verify, self.verify),
+            "cert": merge_setting(cert, self.cert),
+        }
 
     def _after_fork_in_child(self) -> None:
         self._fork_lock = threading.Lock()

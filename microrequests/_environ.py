@@ -1,0 +1,82 @@
+"""Environment proxies, computed once per host until ``os.environ`` changes.
+
+``requests.Session.request`` asks ``get_environ_proxies()`` on every call, and
+that walks every variable of ``os.environ`` several times in Python:
+1.4 ms per request with 385 variables here, more with Kubernetes' seven
+variables per service. The answer depends only on the environment and on
+the URL's host and port, so it is cached per ``(host, port, no_proxy)`` and
+thrown away whenever the environment differs from the snapshot it was
+computed against. Comparing ``os.environ``'s own dict with that snapshot is
+one C-level dict comparison (about 5 us at 385 variables, 17 us at 1,435),
+and it sees every change made through ``os.environ``, including a replaced
+``os.environ`` object (pytest's ``monkeypatch.setattr``).
+
+On a miss the stock ``requests.utils.get_environ_proxies`` computes the
+answer, so semantics (case rules, httpoxy's REQUEST_METHOD rule, no_proxy
+with CIDRs and ports) are requests' own. Only where ``proxy_bypass`` reads
+nothing but the environment: not on macOS or Windows, whose system proxy
+settings can change under us.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from requests.utils import get_environ_proxies
+
+CACHEABLE = sys.platform not in ("darwin", "win32")
+_MAX_HOSTS = 1024  # per environment snapshot; cleared wholesale when reached
+
+_Key = tuple[object, object, object]
+
+
+class _Snapshot:
+    __slots__ = ("data", "environ", "proxies")
+
+    def __init__(self, environ: object, data: Mapping[object, object]) -> None:
+        self.environ = environ
+        self.data = dict(data)
+        self.proxies: dict[_Key, dict[str, str]] = {}
+
+
+class EnvironProxies:
+    def __init__(self) -> None:
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def get(self, url: str, no_proxy: str | None) -> dict[str, str]:
+        """What ``get_environ_proxies(url, no_proxy)`` returns now. Do not mutate."""
+        environ = os.environ
+        data = getattr(environ, "_data", None)
+        if data is None:  # not CPython's os._Environ: nothing to compare cheaply
+            return get_environ_proxies(url, no_proxy=no_proxy)
+        snapshot = self._snapshot
+        if snapshot is None or snapshot.environ is not environ or snapshot.data != data:
+            snapshot = _Snapshot(environ, data)
+            self._snapshot = snapshot
+        try:
+            parts = urlsplit(url)
+            key: _Key = (parts.hostname, parts.port, no_proxy)
+        except ValueError:  # an invalid port: let requests raise as it does
+            return get_environ_proxies(url, no_proxy=no_proxy)
+        proxies = snapshot.proxies.get(key)
+        if proxies is None:
+            # Computed outside any lock: two threads may both compute it,
+            # and both get the same answer.
+            proxies = get_environ_proxies(url, no_proxy=no_proxy)
+            with self._lock:
+                if len(snapshot.proxies) >= _MAX_HOSTS:
+                    snapshot.proxies.clear()
+                snapshot.proxies[key] = proxies
+        return proxies
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+
+
+environ_proxies = EnvironProxies()
+os.register_at_fork(after_in_child=environ_proxies.after_fork_in_child)
