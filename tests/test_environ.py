@@ -126,7 +126,8 @@ def test_merged_settings_equal_stock_requests(
     # with none: hosts, ports and no_proxy arguments must not share an entry.
     with environment(env):
         for url in targets:
-            for per_call in (proxies, {}):
+            no_per_call: dict[str, str] = {}
+            for per_call in (proxies, no_per_call):
                 expected = _merged(STOCK, url, per_call, verify)
                 assert _merged(OURS, url, per_call, verify) == expected, (url, per_call)
                 assert _merged(OURS, url, per_call, verify) == expected, "from the cache"
