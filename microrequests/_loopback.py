@@ -16,6 +16,7 @@ import dataclasses
 import http.server
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -71,6 +72,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
 
     def setup(self) -> None:
+        tls = self.server.owner.tls
+        if tls is not None:
+            # Handshake here, in the connection's thread, not in the accept loop.
+            sock = tls.wrap_socket(self.request, server_side=True, do_handshake_on_connect=False)
+            self.request = sock
+            try:
+                sock.do_handshake()
+            except OSError:
+                sock.close()  # finish() will not run when setup() fails
+                raise
         super().setup()
         self.record = self.server.owner._accepted(self.request, self.client_address)
 
@@ -79,6 +90,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.server.owner._closed(self.record, self.request)
+            if self.server.owner.tls is not None:
+                # socketserver closes the socket it accepted, not our wrapper.
+                self.request.close()
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -112,9 +126,10 @@ class _Server(socketserver.ThreadingTCPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that resets or vanishes mid-request is routine for a test
-        # server (fault injection, killed workers); anything else is printed.
-        if isinstance(sys.exc_info()[1], ConnectionError):
+        # A client that resets or vanishes mid-request, or refuses our test
+        # certificate, is routine for a test server (fault injection, killed
+        # workers, TLS tests); anything else is printed.
+        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
             return
         super().handle_error(request, client_address)
 
@@ -124,10 +139,12 @@ class LoopbackServer:
 
     Use as a context manager; ``url`` is its base URL and ``stats()`` a
     snapshot. Leaving the context closes the listener and every connection
-    still open, so no socket outlives it.
+    still open, so no socket outlives it. Given a server-side ``tls``
+    context it speaks HTTPS.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self._lock = threading.Lock()
         self._connections: list[ConnectionRecord] = []
         self._sockets: dict[int, socket.socket] = {}
@@ -138,7 +155,7 @@ class LoopbackServer:
         host, port = self._server.server_address[:2]
         self.host: str = str(host)
         self.port: int = int(port)
-        self.url = f"http://{self.host}:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{self.host}:{self.port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
