@@ -13,15 +13,19 @@ from ._config import (
 from ._exceptions import PoolTimeout
 from ._manager import close_all, init
 from ._session import Session
+from ._stats import HostStats, SessionStats, stats
 from ._version import __version__
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_POOL_CONNECTIONS",
     "DEFAULT_POOL_MAXSIZE",
+    "HostStats",
     "PoolTimeout",
     "Session",
+    "SessionStats",
     "__version__",
     "close_all",
     "init",
+    "stats",
 ]

@@ -11,6 +11,7 @@ import requests
 
 from ._loopback import PID_HEADER, LoopbackServer
 from ._manager import close_all, init
+from ._stats import stats
 
 
 class _Row(NamedTuple):
@@ -43,6 +44,8 @@ def demo(calls: int = 300) -> int:
             calls,
             lambda url: init().get(url, headers=headers),
         )
+        host = f"http://{server.host}:{server.port}"
+        client_side = next(s.hosts[host] for s in stats() if host in s.hosts)
         close_all()
         unpooled = _measure(
             server,
@@ -57,6 +60,12 @@ def demo(calls: int = 300) -> int:
             f"{row.client:<30}{row.requests:>10}{row.connections:>13}"
             f"{per_connection:>10.1f}{row.seconds:>9.2f}s"
         )
+    print(
+        f"microrequests.stats() for {host}: connections_opened="
+        f"{client_side.connections_opened} requests={client_side.requests} "
+        f"reuse_ratio={client_side.reuse_ratio:.1f} idle={client_side.idle} "
+        f"discards={client_side.discards}"
+    )
     saved = unpooled.connections - pooled.connections
     print(f"connections saved by pooling: {saved} of {unpooled.connections}")
     return 0

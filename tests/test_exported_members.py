@@ -18,11 +18,14 @@ def test_all_is_sorted_and_complete() -> None:
         "DEFAULT_MAX_RETRIES",
         "DEFAULT_POOL_CONNECTIONS",
         "DEFAULT_POOL_MAXSIZE",
+        "HostStats",
         "PoolTimeout",
         "Session",
+        "SessionStats",
         "__version__",
         "close_all",
         "init",
+        "stats",
     }
 
 

@@ -140,4 +140,5 @@ def test_demo_counts_connections_from_the_server_side() -> None:
     assert pooled, result.stdout
     assert unpooled, result.stdout
     assert pooled.groups() == ("40", "1")
+    assert re.search(r"stats\(\) for \S+: connections_opened=1 requests=40 ", result.stdout)
     assert unpooled.groups() == ("40", "40")
