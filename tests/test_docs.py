@@ -19,6 +19,6 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert commands[0] in (ROOT / ".ci" / "run").read_text().splitlines()
 
 
-def test_readme_main_job_is_the_demo() -> None:
+def test_readme_main_job_is_the_benchmark() -> None:
     readme = (ROOT / "README.md").read_text()
-    assert any(b.endswith("python -m microrequests demo") for b in _sh_blocks(readme))
+    assert any(b.endswith("python -m microrequests bench") for b in _sh_blocks(readme))
