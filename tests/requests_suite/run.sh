@@ -9,7 +9,10 @@
 #   microrequests: microrequests' own defaults; lists the differences.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
-python=${PYTHON:-python}
+python=$(command -v "${PYTHON:-python}")
+# Absolute (the script changes directory), but not through the symlink: a
+# virtual environment's python must stay the environment's.
+python="$(cd "$(dirname "$python")" && pwd)/$(basename "$python")"
 retries=${1:-requests}
 version=$($python -c "import requests; print(requests.__version__)")
 work=$(mktemp -d)
