@@ -11,7 +11,7 @@ one C-level dict comparison (about 5 us at 385 variables, 17 us at 1,435),
 and it sees every change made through ``os.environ``, including a replaced
 ``os.environ`` object (pytest's ``monkeypatch.setattr``).
 
-On a miss the stock ``requests.utils.get_environ_proxies`` computes the
+On a miss requests' own ``get_environ_proxies`` computes the
 answer, so semantics (case rules, httpoxy's REQUEST_METHOD rule, no_proxy
 with CIDRs and ports) are requests' own. Only where ``proxy_bypass`` reads
 nothing but the environment: not on macOS or Windows, whose system proxy
@@ -23,21 +23,23 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
-from requests.utils import get_environ_proxies
+from requests import sessions as requests_sessions
 
 CACHEABLE = sys.platform not in ("darwin", "win32")
 _MAX_HOSTS = 1024  # per environment snapshot; cleared wholesale when reached
 
 _Key = tuple[object, object, object]
+_Compute = Callable[..., dict[str, str]]
 
 
 class _Snapshot:
-    __slots__ = ("data", "environ", "proxies")
+    __slots__ = ("compute", "data", "environ", "proxies")
 
-    def __init__(self, environ: object, data: Mapping[object, object]) -> None:
+    def __init__(self, environ: object, data: Mapping[object, object], compute: _Compute) -> None:
+        self.compute = compute
         self.environ = environ
         self.data = dict(data)
         self.proxies: dict[_Key, dict[str, str]] = {}
@@ -50,24 +52,33 @@ class EnvironProxies:
 
     def get(self, url: str, no_proxy: str | None) -> dict[str, str]:
         """What ``get_environ_proxies(url, no_proxy)`` returns now. Do not mutate."""
+        # Looked up where requests looks it up, at call time: a patched
+        # requests.sessions.get_environ_proxies (tests do that) is honoured,
+        # and replacing it starts a new snapshot.
+        compute: _Compute = getattr(requests_sessions, "get_environ_proxies")  # noqa: B009
         environ = os.environ
         data = getattr(environ, "_data", None)
         if data is None:  # not CPython's os._Environ: nothing to compare cheaply
-            return get_environ_proxies(url, no_proxy=no_proxy)
+            return compute(url, no_proxy=no_proxy)
         snapshot = self._snapshot
-        if snapshot is None or snapshot.environ is not environ or snapshot.data != data:
-            snapshot = _Snapshot(environ, data)
+        if (
+            snapshot is None
+            or snapshot.compute is not compute
+            or snapshot.environ is not environ
+            or snapshot.data != data
+        ):
+            snapshot = _Snapshot(environ, data, compute)
             self._snapshot = snapshot
         try:
             parts = urlsplit(url)
             key: _Key = (parts.hostname, parts.port, no_proxy)
         except ValueError:  # an invalid port: let requests raise as it does
-            return get_environ_proxies(url, no_proxy=no_proxy)
+            return compute(url, no_proxy=no_proxy)
         proxies = snapshot.proxies.get(key)
         if proxies is None:
             # Computed outside any lock: two threads may both compute it,
             # and both get the same answer.
-            proxies = get_environ_proxies(url, no_proxy=no_proxy)
+            proxies = compute(url, no_proxy=no_proxy)
             with self._lock:
                 if len(snapshot.proxies) >= _MAX_HOSTS:
                     snapshot.proxies.clear()

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 from unittest import mock
 
+import pytest
 import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -167,3 +168,21 @@ def test_environment_proxies_route_real_requests_and_follow_changes() -> None:
         with environment({}):
             get(session, url)
             assert target.stats().paths == {"GET /x": 3}
+
+
+def test_a_patched_get_environ_proxies_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests looks it up in requests.sessions at call time, and tests patch
+    # it there; the cache must not keep serving the unpatched answer.
+    session = microrequests.Session()
+    with environment({}):
+        assert _merged(session, "http://users-svc/", {}, True)["proxies"] == {}
+        monkeypatch.setattr(
+            requests.sessions, "get_environ_proxies", lambda url, no_proxy=None: {"http": "p:1"}
+        )
+        assert _merged(session, "http://users-svc/", {}, True)["proxies"] == {"http": "p:1"}
+
+
+def test_a_patched_get_netrc_auth_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(requests.sessions, "get_netrc_auth", lambda url: ("user", "pass"))
+    prepared = microrequests.Session().prepare_request(requests.Request("GET", "http://svc/"))
+    assert prepared.headers["Authorization"] == "Basic dXNlcjpwYXNz"
