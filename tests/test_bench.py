@@ -26,28 +26,14 @@ def _rows(output: str) -> dict[str, list[str]]:
     return rows
 
 
+def _bench_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "microrequests", "bench", "--rounds", "2", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+
+
 def test_cli_compares_every_client_and_plots(tmp_path: Path) -> None:
     png = tmp_path / "bench.png"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "microrequests",
-            "bench",
-            "--requests",
-            "100",
-            "--rounds",
-            "2",
-            "--env-vars",
-            "350",
-            "--plot",
-            str(png),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = _bench_cli("--requests", "100", "--env-vars", "350", "--plot", str(png))
     rows = _rows(result.stdout)
     assert len(rows) == 5, result.stdout
     # p50, p99, req/s, connections, ratio; warm-up is 20 requests per client.
@@ -62,25 +48,7 @@ def test_cli_compares_every_client_and_plots(tmp_path: Path) -> None:
 
 
 def test_threads_and_tls() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "microrequests",
-            "bench",
-            "--requests",
-            "80",
-            "--rounds",
-            "2",
-            "--threads",
-            "4",
-            "--tls",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = _bench_cli("--requests", "80", "--threads", "4", "--tls")
     rows = _rows(result.stdout)
     assert "HTTPS" in result.stdout
     assert 1 <= int(rows["microrequests.init()"][3]) <= 4  # at most one per thread
