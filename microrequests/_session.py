@@ -52,7 +52,10 @@ def _close_pool(pool: Any) -> None:
 
 
 class _PooledAdapter(HTTPAdapter):
-    """``HTTPAdapter`` whose pools are closed, not just forgotten.
+    """``HTTPAdapter`` with microrequests' pools (``_pool.py``: stale
+    keep-alive replay, ``keepalive_expiry``, ``pool_timeout`` and counters),
+    which raises :class:`PoolTimeout` instead of urllib3's ``EmptyPoolError``,
+    and whose pools are closed, not just forgotten.
 
     urllib3 2's ``PoolManager.clear()`` and LRU eviction drop pools and leave
     their sockets to the garbage collector. Here they are closed at once (idle
@@ -73,8 +76,11 @@ class _PooledAdapter(HTTPAdapter):
         self._prepare(self.poolmanager)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # Called on every proxied request; the manager is cached after the first.
+        new = proxy not in self.proxy_manager
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        self._prepare(manager)
+        if new:
+            self._prepare(manager)
         return manager
 
     def _prepare(self, manager: Any) -> None:
