@@ -1,5 +1,7 @@
 """Environment proxies, computed once per host until ``os.environ`` changes.
 
+(And, with them, the CA bundle variables requests reads for ``verify``.)
+
 ``requests.Session.request`` asks ``get_environ_proxies()`` on every call, and
 that walks every variable of ``os.environ`` several times in Python:
 1.4 ms per request with 385 variables here, more with Kubernetes' seven
@@ -36,13 +38,19 @@ _Compute = Callable[..., dict[str, str]]
 
 
 class _Snapshot:
-    __slots__ = ("compute", "data", "environ", "proxies")
+    __slots__ = ("ca_bundle", "compute", "data", "environ", "proxies")
 
     def __init__(self, environ: object, data: Mapping[object, object], compute: _Compute) -> None:
         self.compute = compute
         self.environ = environ
         self.data = dict(data)
         self.proxies: dict[_Key, dict[str, str]] = {}
+        # What requests' merge_environment_settings reads for verify.
+        self.ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+
+
+def _ca_bundle() -> str | None:
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
 
 
 class EnvironProxies:
@@ -50,8 +58,9 @@ class EnvironProxies:
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
 
-    def get(self, url: str, no_proxy: str | None) -> dict[str, str]:
-        """What ``get_environ_proxies(url, no_proxy)`` returns now. Do not mutate."""
+    def get(self, url: str, no_proxy: str | None) -> tuple[dict[str, str], str | None]:
+        """What ``get_environ_proxies(url, no_proxy)`` returns now (do not
+        mutate it), and ``REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE``."""
         # Looked up where requests looks it up, at call time: a patched
         # requests.sessions.get_environ_proxies (tests do that) is honoured,
         # and replacing it starts a new snapshot.
@@ -59,7 +68,7 @@ class EnvironProxies:
         environ = os.environ
         data = getattr(environ, "_data", None)
         if data is None:  # not CPython's os._Environ: nothing to compare cheaply
-            return compute(url, no_proxy=no_proxy)
+            return compute(url, no_proxy=no_proxy), _ca_bundle()
         snapshot = self._snapshot
         if (
             snapshot is None
@@ -73,7 +82,7 @@ class EnvironProxies:
             parts = urlsplit(url)
             key: _Key = (parts.hostname, parts.port, no_proxy)
         except ValueError:  # an invalid port: let requests raise as it does
-            return compute(url, no_proxy=no_proxy)
+            return compute(url, no_proxy=no_proxy), snapshot.ca_bundle
         proxies = snapshot.proxies.get(key)
         if proxies is None:
             # Computed outside any lock: two threads may both compute it,
@@ -83,7 +92,7 @@ class EnvironProxies:
                 if len(snapshot.proxies) >= _MAX_HOSTS:
                     snapshot.proxies.clear()
                 snapshot.proxies[key] = proxies
-        return proxies
+        return proxies, snapshot.ca_bundle
 
     def after_fork_in_child(self) -> None:
         self._lock = threading.Lock()

@@ -40,7 +40,7 @@ thread's next ``init()`` sees the generation moved and starts a new dict, so
 ``init()`` returns new sessions afterwards in every thread. A request caught
 between its adapter fetching a pool and that pool being closed gets
 urllib3's ``ClosedPoolError`` before sending anything; the adapter sends it
-again on a fresh pool (``_session._PooledAdapter``), so close_all() during
+again on a fresh pool (``_adapter.PooledAdapter``), so close_all() during
 traffic loses no request. It is idempotent and registered with ``atexit``.
 
 Threads that die
@@ -143,6 +143,15 @@ class _Manager:
 
 
 _manager = _Manager()
+
+# init() is called on every request in worker code, and validating its
+# arguments costs more than the lookup it leads to (about 20 us against 1 us),
+# so the outcome is remembered per exact argument values and types. Written
+# without a lock: two threads may both validate the same arguments and store
+# equal results. Bounded in case a caller generates arguments (timeouts from
+# a computation, say); beyond the bound calls are validated every time.
+_MAX_VALIDATED = 256
+_validated: dict[tuple[object, ...], tuple[PoolConfig, Scope]] = {}
 os.register_at_fork(after_in_child=_manager.after_fork_in_child)
 
 
@@ -188,6 +197,31 @@ def init(
     a wrong type or an unknown keyword and ``ValueError`` for a value out of
     range, naming the parameter; a failed call registers nothing.
     """
+    args = (
+        max_retries,
+        pool_connections,
+        pool_maxsize,
+        pool_size,
+        pool_block,
+        keepalive_expiry,
+        pool_timeout,
+        timeout,
+        scope,
+    )
+    # Types are part of the key: 1, 1.0 and True are equal and hash alike,
+    # but only some of them are valid. The pool_maxsize default is its own
+    # type (_DefaultInt), so "not given" stays distinct from 50.
+    key = (
+        args,
+        tuple(map(type, args)),
+        tuple(map(type, timeout)) if type(timeout) is tuple else (),
+    )
+    try:
+        config, valid_scope = _validated[key]
+    except (KeyError, TypeError):  # not seen yet, or unhashable (reported below)
+        pass
+    else:
+        return _manager.get(config, valid_scope)
     config = PoolConfig.from_arguments(
         max_retries=max_retries,
         pool_connections=pool_connections,
@@ -198,7 +232,12 @@ def init(
         pool_timeout=pool_timeout,
         timeout=timeout,
     )
-    return _manager.get(config, normalise_scope(scope))
+    valid_scope = normalise_scope(scope)
+    # A Retry object is mutable and compared by value in PoolConfig, so only
+    # calls that pass an int (the common case) are remembered.
+    if type(max_retries) is int and len(_validated) < _MAX_VALIDATED:
+        _validated[key] = (config, valid_scope)
+    return _manager.get(config, valid_scope)
 
 
 def close_all() -> None:

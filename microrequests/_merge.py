@@ -14,13 +14,22 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from requests.structures import CaseInsensitiveDict
+
+# Exact types first: isinstance() against an ABC costs a Python-level call.
+_MAPPINGS = frozenset((dict, OrderedDict, CaseInsensitiveDict))
+
+
+def is_mapping(value: object) -> bool:
+    return type(value) in _MAPPINGS or isinstance(value, Mapping)
+
 
 def merge_setting(request_setting: Any, session_setting: Any, dict_class: Any = OrderedDict) -> Any:
     if session_setting is None:
         return request_setting
     if request_setting is None:
         return session_setting
-    if not (isinstance(session_setting, Mapping) and isinstance(request_setting, Mapping)):
+    if not (is_mapping(session_setting) and is_mapping(request_setting)):
         return request_setting  # e.g. verify, stream: the request's wins
     merged = dict_class(list(session_setting.items()))
     merged.update(list(request_setting.items()))

@@ -20,9 +20,8 @@ import requests
 from requests import sessions as requests_sessions
 from requests.adapters import HTTPAdapter
 from requests.models import PreparedRequest, Request, Response
-from urllib3 import poolmanager as urllib3_poolmanager
-from urllib3.exceptions import ClosedPoolError, EmptyPoolError
 
+from ._adapter import PooledAdapter, extract_cookies
 from ._config import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_POOL_CONNECTIONS,
@@ -33,84 +32,45 @@ from ._config import (
     explain_bad_call,
 )
 from ._environ import CACHEABLE, environ_proxies
-from ._exceptions import PoolTimeout
 from ._fork import drop_inherited_connections
-from ._merge import merge_setting
-from ._pool import PoolOptions, pool_classes
+from ._merge import is_mapping, merge_setting
+from ._pool import PoolOptions
+from ._prepare import (
+    MIRRORED,
+    STOCK_COOKIEJAR_FROM_DICT,
+    STOCK_GET_NETRC_AUTH,
+    STOCK_MERGE_COOKIES,
+    STOCK_PREPARE,
+    STOCK_PREPARE_COOKIES,
+    STOCK_PREPARE_HEADERS,
+    is_empty_stock_jar,
+    netrc_auth,
+    prepare_headers,
+    prepared_url,
+)
 
 log = logging.getLogger("microrequests")
 
-# A pool closed by close_all() between the adapter looking it up and taking a
-# connection from it raises ClosedPoolError before anything is sent, so the
-# request can always be tried again on the manager's fresh pool. Bounded, in
-# case something closes pools in a tight loop.
-_CLOSED_POOL_ATTEMPTS = 3
+_STOCK_RESOLVE_REDIRECTS = requests.Session.resolve_redirects
 
 
-def _close_pool(pool: Any) -> None:
-    pool.close()
-
-
-class _PooledAdapter(HTTPAdapter):
-    """``HTTPAdapter`` with microrequests' pools (``_pool.py``: stale
-    keep-alive replay, ``keepalive_expiry``, ``pool_timeout`` and counters),
-    which raises :class:`PoolTimeout` instead of urllib3's ``EmptyPoolError``,
-    and whose pools are closed, not just forgotten.
-
-    urllib3 2's ``PoolManager.clear()`` and LRU eviction drop pools and leave
-    their sockets to the garbage collector. Here they are closed at once (idle
-    connections now, in-flight ones when handed back), which is what
-    ``close_all()`` promises. A request that fetched a pool just before it
-    was closed gets ``ClosedPoolError`` before sending anything, and is sent
-    again on a fresh pool.
-    """
-
-    __attrs__ = [*HTTPAdapter.__attrs__, "_options"]  # noqa: RUF012 - requests' shape
-
-    def __init__(self, *args: Any, options: PoolOptions, **kwargs: Any) -> None:
-        self._options = options  # read by init_poolmanager(), called from super().__init__
-        super().__init__(*args, **kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self._prepare(self.poolmanager)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        # Called on every proxied request; the manager is cached after the first.
-        new = proxy not in self.proxy_manager
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if new:
-            self._prepare(manager)
-        return manager
-
-    def _prepare(self, manager: Any) -> None:
-        # clear() calls this after releasing the container lock: no I/O
-        # happens under it (urllib3's RecentlyUsedContainer.clear()).
-        manager.pools.dispose_func = _close_pool
-        # Our pools (stale-connection replay, keepalive_expiry, pool_timeout),
-        # except where the manager brought its own (SOCKS proxies).
-        if manager.pool_classes_by_scheme == urllib3_poolmanager.pool_classes_by_scheme:
-            manager.pool_classes_by_scheme = dict(pool_classes(self._options))
-
-    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
-        for attempt in range(1, _CLOSED_POOL_ATTEMPTS + 1):
-            try:
-                return super().send(request, *args, **kwargs)
-            except EmptyPoolError as exc:
-                # requests lets this urllib3 exception through unwrapped.
-                pool = exc.pool
-                raise PoolTimeout(
-                    f"no connection to {pool.host}:{pool.port} became free within "
-                    f"pool_timeout={self._options.pool_timeout}s "
-                    f"(pool_maxsize={self._pool_maxsize}, pool_block=True)",
-                    request=request,
-                ) from exc
-            except requests.exceptions.ConnectionError as exc:
-                closed = bool(exc.args) and isinstance(exc.args[0], ClosedPoolError)
-                if not closed or attempt == _CLOSED_POOL_ATTEMPTS:
-                    raise
-                log.debug("pool closed under %s %s; sending again", request.method, request.url)
-        raise AssertionError("unreachable")  # pragma: no cover
+def _merge_headers(
+    p: PreparedRequest, request_headers: Any, session_headers: Any, dict_class: Any
+) -> Any:
+    # merge_setting(request_headers, session_headers, dict_class). With no
+    # headers on the request (requests' Request makes them {}) and no None
+    # to drop, that is a copy of the session's headers, which requests'
+    # prepare_headers() only reads, to copy them again: hand it the original.
+    if (
+        is_mapping(request_headers)
+        and not request_headers
+        and is_mapping(session_headers)
+        and type(p).prepare is STOCK_PREPARE
+        and type(p).prepare_headers is STOCK_PREPARE_HEADERS
+        and not any(v is None for v in session_headers.values())
+    ):
+        return session_headers
+    return merge_setting(request_headers, session_headers, dict_class=dict_class)
 
 
 class _Registry:
@@ -200,7 +160,7 @@ class Session(requests.Session):
         for prefix in ("https://", "http://"):
             self.mount(
                 prefix,
-                _PooledAdapter(
+                PooledAdapter(
                     pool_connections=config.pool_connections,
                     pool_maxsize=config.pool_maxsize,
                     max_retries=config.retries,
@@ -240,7 +200,12 @@ class Session(requests.Session):
             finalizer.detach()
             self._finalizer = weakref.finalize(self, _close_adapters, list(self.adapters.values()))
 
-    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # noqa: PLR0912
+        """requests' own, plus a fork check and the default timeout.
+
+        Kept line for line with ``requests.Session.send`` except that cookie
+        extraction skips responses that set none (``_prepare.py``).
+        """
         # Second line of defence: a fork that bypassed os.register_at_fork
         # (a C extension calling fork(2) directly) is caught by a pid check,
         # which costs one getpid() per request.
@@ -250,46 +215,133 @@ class Session(requests.Session):
         # (requests #3070), so a setdefault() would never apply.
         if kwargs.get("timeout") is None and self._pool_config.timeout is not None:
             kwargs["timeout"] = self._pool_config.timeout
-        return super().send(request, **kwargs)
+        if not MIRRORED:
+            return super().send(request, **kwargs)
+        rs: Any = requests_sessions  # names it imported, looked up dynamically
+        kwargs.setdefault("stream", self.stream)
+        kwargs.setdefault("verify", self.verify)
+        kwargs.setdefault("cert", self.cert)
+        if "proxies" not in kwargs:
+            kwargs["proxies"] = rs.resolve_proxies(request, self.proxies, self.trust_env)
+        if isinstance(request, Request):  # type: ignore[unreachable]  # callers' mistake
+            raise ValueError("You can only send PreparedRequests.")
+        allow_redirects = kwargs.pop("allow_redirects", True)
+        stream = kwargs.get("stream")
+        hooks = request.hooks
+        adapter = self.get_adapter(url=cast(str, request.url))
+        start = rs.preferred_clock()
+        r = adapter.send(request, **kwargs)
+        elapsed = rs.preferred_clock() - start
+        r.elapsed = rs.timedelta(seconds=elapsed)
+        r = rs.dispatch_hook("response", hooks, r, **kwargs)
+        if r.history:
+            for resp in r.history:
+                extract_cookies(rs.extract_cookies_to_jar, self.cookies, resp.request, resp.raw)
+        extract_cookies(rs.extract_cookies_to_jar, self.cookies, request, r.raw)
+        if allow_redirects:
+            if type(self).resolve_redirects is _STOCK_RESOLVE_REDIRECTS and (
+                not self.get_redirect_target(r)
+            ):
+                # requests' generator would stop at its first step: this test.
+                history = []
+            else:
+                gen = self.resolve_redirects(r, request, **kwargs)
+                history = [resp for resp in gen]
+        else:
+            history = []
+        if history:
+            history.insert(0, r)
+            r = history.pop()
+            r.history = history
+        if not allow_redirects:
+            try:  # noqa: SIM105 - requests' own lines
+                r._next = next(  # type: ignore[assignment]  # yields requests here
+                    self.resolve_redirects(r, request, yield_requests=True, **kwargs)
+                )
+            except StopIteration:
+                pass
+        if not stream:
+            r.content  # noqa: B018 - reads the body, as requests does
+        return r
 
     def prepare_request(self, request: Request) -> PreparedRequest:
-        """requests' own, with a cheaper ``merge_setting`` (see ``_merge.py``).
+        """requests' own, with the remembered parts of ``_prepare.py``.
 
-        Kept line for line with ``requests.Session.prepare_request``; CI runs
-        requests' own test suite against this class (tests/requests_suite).
+        Kept line for line with ``requests.Session.prepare_request`` (and,
+        inlined, ``PreparedRequest.prepare``), except where a step is
+        answered by ``_prepare.py`` or ``_merge.py``; each of those is used
+        only while what it replaces is requests' own. CI runs requests' own
+        test suite against this class (tests/requests_suite), and
+        tests/test_prepare.py compares the two over generated requests.
         Helpers are looked up in ``requests.sessions`` at call time, as
         requests does, so patching them there (tests do) reaches us too.
         """
+        if not MIRRORED:
+            return super().prepare_request(request)
         rs: Any = requests_sessions  # names it imported, looked up dynamically
         url = cast("str | bytes", request.url)
         method = cast(str, request.method)
         cookies = request.cookies or {}
-        # Bootstrap CookieJar.
-        if not isinstance(cookies, http.cookiejar.CookieJar):
-            cookies = rs.cookiejar_from_dict(cookies)
-        # Merge with session cookies
-        merged_cookies = rs.merge_cookies(
-            rs.merge_cookies(rs.RequestsCookieJar(), self.cookies), cookies
-        )
+        if (
+            not cookies
+            and rs.cookiejar_from_dict is STOCK_COOKIEJAR_FROM_DICT
+            and rs.merge_cookies is STOCK_MERGE_COOKIES
+        ):
+            # No cookies with the request: merging in the empty jar that
+            # requests would build from {} changes nothing.
+            merged_cookies = rs.merge_cookies(rs.RequestsCookieJar(), self.cookies)
+        else:
+            # Bootstrap CookieJar.
+            if not isinstance(cookies, http.cookiejar.CookieJar):
+                cookies = rs.cookiejar_from_dict(cookies)
+            # Merge with session cookies
+            merged_cookies = rs.merge_cookies(
+                rs.merge_cookies(rs.RequestsCookieJar(), self.cookies), cookies
+            )
         # Set environment's basic authentication if not explicitly set.
         auth = request.auth
         if self.trust_env and not auth and not self.auth:
-            auth = rs.get_netrc_auth(url)
+            get = rs.get_netrc_auth
+            auth = netrc_auth(url) if get is STOCK_GET_NETRC_AUTH else get(url)
         p: PreparedRequest = rs.PreparedRequest()
-        p.prepare(
-            method=method.upper(),
-            url=url,
-            files=request.files,
-            data=request.data,
-            json=request.json,
-            headers=merge_setting(request.headers, self.headers, dict_class=rs.CaseInsensitiveDict),
-            # Empty params encode to nothing either way; None skips requests'
-            # Protocol check in _encode_params. The URL is the same.
-            params=merge_setting(request.params, self.params) or None,
-            auth=merge_setting(auth, self.auth),
-            cookies=merged_cookies,
-            hooks=rs.merge_hooks(request.hooks, self.hooks),
-        )
+        # The arguments of requests' p.prepare(...) call, in its order.
+        method = method.upper()
+        headers = _merge_headers(p, request.headers, self.headers, rs.CaseInsensitiveDict)
+        # Empty params encode to nothing either way; None skips requests'
+        # Protocol check in _encode_params. The URL is the same.
+        params = merge_setting(request.params, self.params) or None
+        auth = merge_setting(auth, self.auth)
+        hooks = rs.merge_hooks(request.hooks, self.hooks)
+        known = prepared_url(url) if params is None else None
+        if known is None or type(p).prepare is not STOCK_PREPARE:
+            p.prepare(
+                method=method,
+                url=url,
+                files=request.files,
+                data=request.data,
+                json=request.json,
+                headers=headers,
+                params=params,
+                auth=auth,
+                cookies=merged_cookies,
+                hooks=hooks,
+            )
+            return p
+        # PreparedRequest.prepare(), step by step.
+        p.prepare_method(method)
+        p.url, url_auth = known  # prepare_url(url, None)
+        prepare_headers(p, headers)
+        if is_empty_stock_jar(merged_cookies) and type(p).prepare_cookies is STOCK_PREPARE_COOKIES:
+            p._cookies = merged_cookies  # and no Cookie header
+        else:
+            p.prepare_cookies(merged_cookies)
+        p.prepare_body(request.data, request.files, request.json)
+        # prepare_auth(None, url) looks at the URL's own credentials.
+        if auth is None and any(url_auth):
+            auth = url_auth
+        if auth is not None:
+            p.prepare_auth(auth, url)
+        p.prepare_hooks(hooks)
         return p
 
     def merge_environment_settings(
@@ -309,14 +361,13 @@ class Session(requests.Session):
         if not (self.trust_env and CACHEABLE):
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         no_proxy = proxies.get("no_proxy") if proxies is not None else None
-        env_proxies = environ_proxies.get(url, no_proxy)
+        env_proxies, ca_bundle = environ_proxies.get(url, no_proxy)
         if proxies is not None:
             for k, v in env_proxies.items():
                 proxies.setdefault(k, v)
         if verify is True or verify is None:
-            verify = (
-                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
-            )
+            # os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+            verify = ca_bundle or verify
         return {
             "proxies": merge_setting(proxies, self.proxies),
             "stream": merge_setting(stream, self.stream),

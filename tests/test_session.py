@@ -14,8 +14,9 @@ import requests
 from urllib3.util.retry import Retry
 
 import microrequests
+from microrequests._adapter import PooledAdapter
 from microrequests._loopback import LoopbackServer
-from microrequests._session import _PooledAdapter, live_sessions
+from microrequests._session import live_sessions
 
 from .helpers import get, run_threads
 
@@ -24,7 +25,7 @@ def test_defaults_are_the_seed_defaults() -> None:
     session = microrequests.Session()
     for prefix in ("http://", "https://"):
         adapter = session.adapters[prefix]
-        assert isinstance(adapter, _PooledAdapter)
+        assert isinstance(adapter, PooledAdapter)
         assert adapter._pool_connections == 100
         assert adapter._pool_maxsize == 50
         assert adapter._pool_block is False
@@ -73,7 +74,7 @@ def test_pickled_session_is_tracked_and_works(server: LoopbackServer) -> None:
     assert clone in live_sessions()
     assert clone.headers["X-Team"] == "users"
     adapter = clone.adapters["http://"]
-    assert isinstance(adapter, _PooledAdapter)
+    assert isinstance(adapter, PooledAdapter)
     assert adapter._pool_maxsize == 3
     get(clone, server.url)
     session.close()
@@ -109,7 +110,7 @@ def test_request_caught_in_close_all_window_is_sent_again(
     session = microrequests.init()
     get(session, server.url)
     adapter = session.get_adapter(server.url)
-    assert isinstance(adapter, _PooledAdapter)
+    assert isinstance(adapter, PooledAdapter)
     real = adapter.get_connection_with_tls_context
     hits = 0
 
