@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     bench_parser.add_argument("url", nargs="?", help="measure this URL instead (GET)")
     bench_parser.add_argument("--requests", type=int, default=2000, help="per client (2000)")
-    bench_parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds (10)")
+    bench_parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds (20)")
     bench_parser.add_argument("--threads", type=int, default=1, help="concurrent senders (1)")
     bench_parser.add_argument("--tls", action="store_true", help="HTTPS, throwaway certificate")
     bench_parser.add_argument(

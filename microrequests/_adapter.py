@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from typing import Any, cast
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 import requests
 from requests import adapters as requests_adapters
@@ -124,12 +124,11 @@ class PooledAdapter(HTTPAdapter):
         ):
             return super().get_connection_with_tls_context(request, verify, proxies, cert)
         try:
-            parsed = urlparse(request.url)
+            parsed = urlsplit(cast(str, request.url))
             scheme = parsed.scheme.lower()
             key = (
                 scheme,
-                parsed.hostname,
-                parsed.port,
+                parsed.netloc,  # what host and port are read from
                 type(verify),
                 verify,
                 # requests asks on every request whether a verify path is a
@@ -141,7 +140,7 @@ class PooledAdapter(HTTPAdapter):
                 cert,
             )
             found = self._pool_keys.get(key)
-        except (ValueError, TypeError):  # requests raises InvalidURL, or unhashable
+        except (ValueError, TypeError):  # an invalid URL, or an unhashable verify or cert
             found = key = None
         if found is None:
             found = self._pool_key(request, verify, cert)

@@ -154,7 +154,7 @@ def run(
     url: str | None = None,
     *,
     requests_per_client: int = 2000,
-    rounds: int = 10,
+    rounds: int = 20,
     threads: int = 1,
     tls: bool = False,
     env_vars: int = 0,

@@ -123,3 +123,48 @@ def test_retry_instances_are_accepted_and_normalised() -> None:
     same = Retry(total=3, backoff_factor=0.5, allowed_methods=["GET"])
     assert microrequests.init(max_retries=same) is session
     assert microrequests.init(max_retries=Retry(total=3)) is not session
+
+
+# init() remembers validated arguments (by value and type): an argument equal
+# to one seen before, but of a type that is refused, must still be refused.
+LOOKALIKES: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    ({"pool_connections": 1}, {"pool_connections": True}),
+    ({"max_retries": 1}, {"max_retries": True}),
+    ({"max_retries": 0}, {"max_retries": False}),
+    ({"pool_maxsize": 50}, {"pool_maxsize": 50.0}),
+    ({"pool_block": False}, {"pool_block": 0}),
+    ({"timeout": 1}, {"timeout": True}),
+    ({"timeout": (1, 2)}, {"timeout": (True, 2)}),
+    ({"timeout": (1, 2)}, {"timeout": (1, 2.0 + 0j)}),
+    ({"keepalive_expiry": 1.0}, {"keepalive_expiry": True}),
+    ({"pool_size": 5}, {"pool_size": 5.0}),
+]
+
+
+@pytest.mark.parametrize(("good", "bad"), LOOKALIKES)
+def test_a_lookalike_of_a_remembered_argument_is_still_refused(
+    good: dict[str, Any], bad: dict[str, Any]
+) -> None:
+    microrequests.init(**good)
+    microrequests.init(**good)  # now remembered
+    with pytest.raises(TypeError, match=next(iter(bad))):
+        microrequests.init(**bad)
+
+
+def test_remembered_arguments_give_the_same_session_and_stay_bounded() -> None:
+    from microrequests import _manager as manager
+
+    assert microrequests.init(timeout=(1, 2)) is microrequests.init(timeout=(1.0, 2.0))
+    for i in range(manager._MAX_VALIDATED + 50):
+        session = microrequests.init(timeout=1 + i / 1000)
+        assert session._pool_config.timeout == 1 + i / 1000
+    assert len(manager._validated) <= manager._MAX_VALIDATED
+    # A Retry is mutable, so it is validated on every call, never remembered.
+    retry = Retry(total=2)
+    microrequests.init(max_retries=retry)
+    assert all(type(key[0][0]) is int for key in manager._validated)  # type: ignore[index]
+    retry.total = 3  # and so the next call sees the change
+    assert microrequests.init(max_retries=retry)._pool_config.retries_key != (
+        microrequests.init(max_retries=Retry(total=2))._pool_config.retries_key
+    )
+    microrequests.close_all()  # the sessions made here are nobody's

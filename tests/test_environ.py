@@ -120,6 +120,14 @@ def _merged(session: requests.Session, url: str, proxies: Any, verify: Any) -> A
     verify="/custom/ca.pem",
     other={"no_proxy": "*", "http_proxy": "http://proxy:3128"},
 )
+# The same variables in another order: requests' answer follows that order.
+@example(
+    env={"all_proxy": "http://user:pw@proxy.corp:8080", "https_proxy": "http://proxy:3128"},
+    targets=["http://users-svc/"],
+    proxies={"http": "http://explicit:1"},
+    verify=True,
+    other={"https_proxy": "http://proxy:3128", "all_proxy": "http://user:pw@proxy.corp:8080"},
+)
 def test_merged_settings_equal_stock_requests(
     env: dict[str, str], targets: list[str], proxies: Any, verify: Any, other: dict[str, str]
 ) -> None:
