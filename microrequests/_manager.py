@@ -23,10 +23,13 @@ lock and closes sessions after releasing it, as urllib3's
 
 ``init()``
 ----------
-The hot path takes no lock: a dict lookup (process scope) or a thread-local
-lookup (thread scope). Only a miss in process scope takes the manager lock
-and looks again before building, so when many threads race on the first call
-exactly one session is created (urllib3's ``connection_from_pool_key`` shape).
+The hot path takes no lock: the arguments' validated form comes from
+``_validated`` (a plain dict keyed by the exact argument values and types,
+filled without a lock: two threads may store equal entries), then a dict
+lookup (process scope) or a thread-local lookup (thread scope). Only a miss
+in process scope takes the manager lock and looks again before building, so
+when many threads race on the first call exactly one session is created
+(urllib3's ``connection_from_pool_key`` shape).
 Thread scope needs no lock for lookup or creation: only its own thread ever
 sees its dict.
 

@@ -2,7 +2,7 @@
 
 Each helper here answers exactly what a named requests function answers, for
 less, and is only used while that function is requests' own (not patched or
-overridden); ``_session.py`` checks that before each use. What each one keeps
+overridden); ``_session.py`` and ``_adapter.py`` check that before each use. What each one keeps
 and why that cannot go stale:
 
 ``prepared_url(url)``
@@ -27,7 +27,9 @@ and why that cannot go stale:
     so a ``.netrc`` that appears, changes or goes is seen at once; only the
     ``~`` expansion (keyed by ``NETRC``, ``HOME`` and the uid it reads) and
     the parsed file (keyed by the ``stat()`` identity: device, inode, size,
-    mtime and ctime, which a write always changes) are remembered.
+    mtime and ctime) are remembered. A file changed in the last second is
+    parsed again each time: file times tick coarsely, and two quick writes
+    of the same size could otherwise look alike.
 
 ``is_empty_stock_jar(jar)`` and ``sets_no_cookie(jar, raw)``
     ``get_cookie_header()`` on an empty stock ``RequestsCookieJar`` is
@@ -36,12 +38,18 @@ and why that cannot go stale:
     ``Set-Cookie`` or ``Set-Cookie2`` header: the stock jar's
     ``make_cookies`` reads only those two. Each costs a ``MockRequest`` (a
     URL parse) and the jar's lock otherwise, three times per request.
+
+Everything remembered here is plain data (``lru_cache``, a set, tuples):
+filled without locks, as two threads racing on a miss compute the same
+answer, and still right in a forked child, as none of it is a socket or a
+lock.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import time
 from http.client import HTTPMessage
 from http.cookiejar import CookieJar
 from netrc import NetrcParseError, netrc
@@ -146,12 +154,30 @@ def _netrc_locations(netrc_file: str | None, home: object, uid: int) -> tuple[st
     return tuple(os.path.expanduser(f"~/{f}") for f in requests_utils.NETRC_FILES)
 
 
-@functools.lru_cache(maxsize=8)
-def _parsed_netrc(path: str, identity: tuple[int, ...]) -> netrc | Exception:
+def _parse_netrc(path: str) -> netrc | Exception:
     try:
         return netrc(path)
     except (NetrcParseError, OSError) as exc:
         return exc  # requests skips netrc auth for these: remember that too
+
+
+_remembered_netrc = functools.lru_cache(maxsize=8)(
+    lambda path, identity: _parse_netrc(path)  # identity: part of the key only
+)
+
+# File times come from a clock that ticks every few milliseconds, so two
+# writes of the same size within one tick can leave the same identity. A
+# file changed this recently is read again, as requests does; once it has
+# been still for longer, any write moves its times past the remembered ones.
+_SETTLED_NS = 1_000_000_000
+
+
+def _parsed_netrc(path: str, st: os.stat_result) -> netrc | Exception:
+    changed = max(st.st_mtime_ns, st.st_ctime_ns)
+    if time.time_ns() - changed < _SETTLED_NS:
+        return _parse_netrc(path)
+    identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return _remembered_netrc(path, identity)
 
 
 def netrc_auth(url: str | bytes) -> tuple[str, str] | None:
@@ -176,14 +202,13 @@ def netrc_auth(url: str | bytes) -> tuple[str, str] | None:
             st = os.stat(location)
         except (OSError, ValueError):
             continue
-        identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         break
     else:
         return None
     host = urlparse(url).hostname
     if host is None:
         return None
-    parsed = _parsed_netrc(location, identity)
+    parsed = _parsed_netrc(location, st)
     if isinstance(parsed, Exception):
         return None
     found = parsed.authenticators(host)

@@ -11,6 +11,7 @@ compare everything a ``PreparedRequest`` carries, or the error raised.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -255,3 +256,22 @@ def test_other_requests_releases_get_requests_own_methods(monkeypatch: pytest.Mo
         ours = microrequests.Session().prepare_request(request)
         assert _state(ours) == _state(requests.Session().prepare_request(request))
     assert fast.call_count == 0
+
+
+def test_a_settled_netrc_is_parsed_once_and_changes_are_still_seen(home: Path) -> None:
+    from microrequests import _prepare
+
+    netrc = home / ".netrc"
+    netrc.write_text("machine svc login alice password one\n")
+    time.sleep(_prepare._SETTLED_NS / 1e9 + 0.1)
+    with mock.patch.object(_prepare, "netrc", wraps=_prepare.netrc) as parse:
+        first = _same_auth("http://svc/", "http://svc/", "http://svc/x")
+        assert parse.call_count == 1  # then remembered
+        # Rewritten at once with the same size: recent, so read every time.
+        netrc.write_text("machine svc login alice password two\n")
+        second = _same_auth("http://svc/", "http://svc/")
+        assert second[0] != first[0]
+        assert parse.call_count == 3
+        time.sleep(_prepare._SETTLED_NS / 1e9 + 0.1)
+        assert _same_auth("http://svc/", "http://svc/") == second
+        assert parse.call_count == 4
