@@ -90,6 +90,9 @@ STOCK_PREPARE_COOKIES = PreparedRequest.prepare_cookies
 STOCK_PREPARE_HEADERS = PreparedRequest.prepare_headers
 _STOCK_CHECK_HEADER_VALIDITY = requests_utils.check_header_validity
 _STOCK_PREPARE_URL = PreparedRequest.prepare_url
+_STOCK_PREPARE_AUTH = PreparedRequest.prepare_auth
+_STOCK_GET_AUTH_FROM_URL = requests_utils.get_auth_from_url
+_models: Any = requests_models  # names it imported, looked up dynamically
 _STOCK_EXTRACT_COOKIES = CookieJar.extract_cookies
 _STOCK_MAKE_COOKIES = CookieJar.make_cookies
 _STOCK_ADD_COOKIE_HEADER = CookieJar.add_cookie_header
@@ -103,10 +106,17 @@ def _prepared_url(url: str) -> tuple[str, tuple[str, str]]:
     return prepared, requests_utils.get_auth_from_url(prepared)
 
 
-def prepared_url(url: object) -> tuple[str, tuple[str, str]] | None:
-    """``(prepared URL, auth from the URL)``, or ``None``: do it requests' way."""
+def prepared_url(p: PreparedRequest, url: object) -> tuple[str, tuple[str, str]] | None:
+    """What ``p.prepare_url(url, None)`` sets ``p.url`` to, with the auth
+    ``p.prepare_auth(None)`` would read from it; ``None``: do it requests' way."""
+    cls = type(p)
     # A str subclass may convert differently (requests calls str() on it).
-    if type(url) is not str or PreparedRequest.prepare_url is not _STOCK_PREPARE_URL:
+    if (
+        type(url) is not str
+        or cls.prepare_url is not _STOCK_PREPARE_URL
+        or cls.prepare_auth is not _STOCK_PREPARE_AUTH
+        or _models.get_auth_from_url is not _STOCK_GET_AUTH_FROM_URL
+    ):
         return None
     return _prepared_url(url)
 

@@ -52,6 +52,7 @@ from ._prepare import (
 log = logging.getLogger("microrequests")
 
 _STOCK_RESOLVE_REDIRECTS = requests.Session.resolve_redirects
+_STOCK_GET_REDIRECT_TARGET = requests.Session.get_redirect_target
 
 
 def _merge_headers(
@@ -239,8 +240,10 @@ class Session(requests.Session):
                 extract_cookies(rs.extract_cookies_to_jar, self.cookies, resp.request, resp.raw)
         extract_cookies(rs.extract_cookies_to_jar, self.cookies, request, r.raw)
         if allow_redirects:
-            if type(self).resolve_redirects is _STOCK_RESOLVE_REDIRECTS and (
-                not self.get_redirect_target(r)
+            if (
+                type(self).resolve_redirects is _STOCK_RESOLVE_REDIRECTS
+                and type(self).get_redirect_target is _STOCK_GET_REDIRECT_TARGET
+                and not self.get_redirect_target(r)
             ):
                 # requests' generator would stop at its first step: this test.
                 history = []
@@ -312,7 +315,7 @@ class Session(requests.Session):
         params = merge_setting(request.params, self.params) or None
         auth = merge_setting(auth, self.auth)
         hooks = rs.merge_hooks(request.hooks, self.hooks)
-        known = prepared_url(url) if params is None else None
+        known = prepared_url(p, url) if params is None else None
         if known is None or type(p).prepare is not STOCK_PREPARE:
             p.prepare(
                 method=method,
@@ -336,7 +339,8 @@ class Session(requests.Session):
         else:
             p.prepare_cookies(merged_cookies)
         p.prepare_body(request.data, request.files, request.json)
-        # prepare_auth(None, url) looks at the URL's own credentials.
+        # prepare_auth(None, url) looks at the URL's own credentials, and
+        # does nothing more when there are none.
         if auth is None and any(url_auth):
             auth = url_auth
         if auth is not None:

@@ -10,6 +10,7 @@ compare everything a ``PreparedRequest`` carries, or the error raised.
 
 from __future__ import annotations
 
+import netrc as netrc_module
 import os
 import time
 from collections.abc import Iterator
@@ -264,7 +265,7 @@ def test_a_settled_netrc_is_parsed_once_and_changes_are_still_seen(home: Path) -
     netrc = home / ".netrc"
     netrc.write_text("machine svc login alice password one\n")
     time.sleep(_prepare._SETTLED_NS / 1e9 + 0.1)
-    with mock.patch.object(_prepare, "netrc", wraps=_prepare.netrc) as parse:
+    with mock.patch("microrequests._prepare.netrc", wraps=netrc_module.netrc) as parse:
         first = _same_auth("http://svc/", "http://svc/", "http://svc/x")
         assert parse.call_count == 1  # then remembered
         # Rewritten at once with the same size: recent, so read every time.
@@ -275,3 +276,23 @@ def test_a_settled_netrc_is_parsed_once_and_changes_are_still_seen(home: Path) -
         time.sleep(_prepare._SETTLED_NS / 1e9 + 0.1)
         assert _same_auth("http://svc/", "http://svc/") == second
         assert parse.call_count == 4
+
+
+def test_a_prepared_request_class_of_ones_own_is_used_step_by_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+
+    class Mine(requests.PreparedRequest):
+        def prepare_url(self, url: Any, params: Any) -> None:
+            calls.append("prepare_url")
+            super().prepare_url(url, params)
+
+        def prepare_auth(self, auth: Any, url: Any = "") -> None:
+            calls.append(f"prepare_auth {auth!r}")
+            super().prepare_auth(auth, url)
+
+    monkeypatch.setattr(requests.sessions, "PreparedRequest", Mine)
+    prepared = microrequests.Session().prepare_request(requests.Request("GET", "http://svc/"))
+    assert type(prepared) is Mine
+    assert calls == ["prepare_url", "prepare_auth None"]
