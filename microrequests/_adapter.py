@@ -93,7 +93,7 @@ class PooledAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self._prepare(self.poolmanager)
-        # (scheme, host, port, verify, cert) -> (urllib3 pool key, context)
+        # (scheme, netloc, verify, is a directory, cert) -> (urllib3 pool key, context)
         self._pool_keys: dict[tuple[object, ...], tuple[Any, dict[str, Any]]] = {}
 
     def get_connection_with_tls_context(
@@ -110,9 +110,8 @@ class PooledAdapter(HTTPAdapter):
         (about 10 us). Both depend only on the manager, the URL's scheme, host
         and port, ``verify`` (and whether a ``verify`` path is a directory,
         which is still asked every time for HTTPS, as requests does) and
-        ``cert``, so
-        the key is remembered per adapter. Anything else (proxies, an
-        overridden step, an invalid URL) goes requests' way.
+        ``cert``, so the key is remembered per adapter. Anything else
+        (proxies, an overridden step, an invalid URL) goes requests' way.
         """
         manager = self.poolmanager
         if (

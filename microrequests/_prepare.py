@@ -71,7 +71,8 @@ def _release(version: str) -> tuple[int, ...]:
 
 
 #: The requests release (major, minor) whose code the mirrored methods in
-#: ``_session.py`` copy, and whose own test suite CI runs against them.
+#: ``_session.py`` and ``_adapter.py`` copy, and whose own test suite CI runs
+#: against them.
 #: requests changes these functions between releases (2.33 and 2.34 differ
 #: in ``get_netrc_auth`` and ``request_url``), so with any other release
 #: installed ``Session`` uses requests' own methods and only the environment
