@@ -362,7 +362,8 @@ class Session(requests.Session):
         except for where ``env_proxies`` comes from (see ``_environ.py``);
         tests/test_environ.py compares the two over generated environments.
         """
-        if not (self.trust_env and CACHEABLE):
+        # Before 2.34, requests fails on proxies=None; leave that to it.
+        if not (self.trust_env and CACHEABLE) or (proxies is None and not MIRRORED):
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         no_proxy = proxies.get("no_proxy") if proxies is not None else None
         env_proxies, ca_bundle = environ_proxies.get(url, no_proxy)

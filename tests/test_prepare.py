@@ -75,6 +75,15 @@ def _outcome(session: requests.Session, request: requests.Request) -> Any:
         return (type(exc), str(exc))
 
 
+def test_the_mirrored_requests_release_is_the_one_installed() -> None:
+    # Otherwise Session runs requests' own methods, and the tests below would
+    # check those rather than microrequests' mirror of them (the test extra
+    # pins requests to MIRRORED_RELEASE).
+    from microrequests import _prepare
+
+    assert _prepare.MIRRORED, (requests.__version__, _prepare.MIRRORED_RELEASE)  # type: ignore[attr-defined]
+
+
 # Long-lived, like application sessions.
 OURS = microrequests.Session()
 STOCK = requests.Session()
