@@ -48,11 +48,11 @@ class _Snapshot:
         self.data = dict(data)
         self.order = list(data)
         self.proxies: dict[_Key, dict[str, str]] = {}
-        # What requests' merge_environment_settings reads for verify.
-        self.ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self.ca_bundle = _ca_bundle()
 
 
 def _ca_bundle() -> str | None:
+    # What requests' merge_environment_settings reads for verify.
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
 
 

@@ -146,6 +146,7 @@ class _Manager:
 
 
 _manager = _Manager()
+os.register_at_fork(after_in_child=_manager.after_fork_in_child)
 
 # init() is called on every request in worker code, and validating its
 # arguments costs more than the lookup it leads to (about 20 us against 1 us),
@@ -155,7 +156,6 @@ _manager = _Manager()
 # a computation, say); beyond the bound calls are validated every time.
 _MAX_VALIDATED = 256
 _validated: dict[tuple[object, ...], tuple[PoolConfig, Scope]] = {}
-os.register_at_fork(after_in_child=_manager.after_fork_in_child)
 
 
 @explain_bad_call

@@ -129,14 +129,13 @@ _PLAIN = (str, bytes)
 
 def prepare_headers(p: PreparedRequest, headers: Any) -> None:
     """``p.prepare_headers(headers)``, validating each distinct header once."""
-    rm: Any = requests_models  # names it imported, looked up dynamically
-    check = rm.check_header_validity
+    check = _models.check_header_validity
     if type(p).prepare_headers is not STOCK_PREPARE_HEADERS or check is not (
         _STOCK_CHECK_HEADER_VALIDITY
     ):
         p.prepare_headers(headers)
         return
-    prepared = rm.CaseInsensitiveDict()
+    prepared = _models.CaseInsensitiveDict()
     if headers:
         for header in headers.items():
             name, value = header
@@ -147,7 +146,7 @@ def prepare_headers(p: PreparedRequest, headers: Any) -> None:
                 check(header)
                 if plain and len(_valid_headers) < _MAX_VALID_HEADERS:
                     _valid_headers.add(header)
-            prepared[rm.to_native_string(name)] = value
+            prepared[_models.to_native_string(name)] = value
     p.headers = prepared
 
 

@@ -9,7 +9,6 @@ the theory of operation in ``_manager.py`` for how the pieces fit.
 from __future__ import annotations
 
 import http.cookiejar
-import logging
 import os
 import threading
 import weakref
@@ -48,8 +47,6 @@ from ._prepare import (
     prepare_headers,
     prepared_url,
 )
-
-log = logging.getLogger("microrequests")
 
 _STOCK_RESOLVE_REDIRECTS = requests.Session.resolve_redirects
 _STOCK_GET_REDIRECT_TARGET = requests.Session.get_redirect_target
