@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterator
 import requests
 
 import microrequests
-from microrequests._loopback import PID_HEADER, LoopbackServer
+from microrequests._loopback import LoopbackServer
 from microrequests._session import live_sessions
-from tests.helpers import Child, socket_fds, start_child, wait_for
+from tests.helpers import Child, pid_header, socket_fds, start_child, wait_for
 
 from ._proxy import FaultProxy
 
@@ -96,12 +96,8 @@ class _DiscardCounter(logging.Handler):
             self.count += 1
 
 
-def _headers() -> dict[str, str]:
-    return {PID_HEADER: str(os.getpid())}
-
-
 def _send(session: microrequests.Session, url: str) -> None:
-    session.get(url, headers=_headers(), timeout=10).raise_for_status()
+    session.get(url, headers=pid_header(), timeout=10).raise_for_status()
 
 
 class _Errors:
@@ -397,7 +393,7 @@ def faults_through_proxy(scale: Scale) -> Result:
 
 
 def _mp_call(url: str) -> tuple[int, int]:
-    response = microrequests.init().get(url, headers=_headers(), timeout=10)
+    response = microrequests.init().get(url, headers=pid_header(), timeout=10)
     return os.getpid(), response.status_code
 
 
