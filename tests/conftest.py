@@ -24,3 +24,11 @@ def _fresh_manager() -> Iterator[None]:
     yield
     microrequests.close_all()
     gc.collect()
+
+
+@pytest.fixture
+def no_ca_bundle_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    # requests lets these override session.verify (requests #3829); some
+    # machines set them.
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)

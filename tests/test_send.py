@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import http.server
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,14 +132,6 @@ def _pool_keys(session: requests.Session) -> set[Any]:
     return set(adapter.poolmanager.pools.keys())
 
 
-@pytest.fixture
-def no_ca_variables() -> Iterator[None]:
-    # They would override verify (requests #3829); this machine sets one.
-    env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
-    with mock.patch.dict(os.environ, env, clear=True):
-        yield
-
-
 def _stock_like_ours() -> requests.Session:
     # The same pool sizes (part of urllib3's pool key) on stock requests.
     stock = requests.Session()
@@ -150,7 +141,7 @@ def _stock_like_ours() -> requests.Session:
 
 
 def test_pool_keys_match_stock_requests(
-    base_url: str, tmp_path: Path, no_ca_variables: None
+    base_url: str, tmp_path: Path, no_ca_bundle_variables: None
 ) -> None:
     bundle = tmp_path / "ca.pem"
     bundle.write_text("")
@@ -178,7 +169,7 @@ def test_pool_keys_match_stock_requests(
 
 
 def test_a_verify_path_is_looked_at_on_every_https_request(
-    tmp_path: Path, no_ca_variables: None
+    tmp_path: Path, no_ca_bundle_variables: None
 ) -> None:
     # requests asks whether a verify path is a directory on every request;
     # for HTTPS so do we (a changed answer is a different TLS setting).

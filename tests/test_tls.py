@@ -32,11 +32,8 @@ def tls_server(ca: trustme.CA) -> Iterator[LoopbackServer]:
 
 @pytest.fixture
 def session(
-    ca: trustme.CA, tmp_path: os.PathLike[str], monkeypatch: pytest.MonkeyPatch
+    ca: trustme.CA, tmp_path: os.PathLike[str], no_ca_bundle_variables: None
 ) -> microrequests.Session:
-    # requests lets these override session.verify; some machines set them.
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     bundle = os.path.join(tmp_path, "ca.pem")
     ca.cert_pem.write_to_path(bundle)
     session = microrequests.init()
